@@ -125,6 +125,11 @@ func New(cfg Config) (_ *Machine, err error) {
 		}
 	}()
 	if m.sys, err = kvm.Open(cfg.KVMPath); err != nil {
+		// A bad kernel or initrd is reported even on a host without
+		// KVM: the user fixes the command line first.
+		if lerr := loaded.wait(); lerr != nil {
+			return nil, lerr
+		}
 		return nil, err
 	}
 	if max := min(m.sys.MaxVCPUs(), boot.MaxCPUs); cfg.CPUs > max {
