@@ -91,7 +91,7 @@ func run(argv []string) int {
 	fs.IntVar(&cfg.GzipLevel, "gzip", 0, "gzip level for the initramfs, 0 for none (under TCG, none boots fastest)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "limit for the whole run, boot included")
 	fs.DurationVar(&cfg.Stall, "stall", 5*time.Minute, "kill QEMU when the outer guest prints nothing for this long (0: never)")
-	retries := fs.Int("retries", 2, "rerun, each in a fresh outer guest, the binaries a stalled or crashed outer guest left without a result (never one that failed)")
+	retries := fs.Int("retries", 3, "rerun, each in a fresh outer guest, the binaries a stalled or crashed outer guest left without a result (never one that failed)")
 	fs.DurationVar(&cfg.TestTimeout, "test-timeout", 12*time.Minute, "limit for each test binary; past it the harness kills it (longer than go test's own 10m default, whose panic names the hung test)")
 	fs.BoolVar(&cfg.KeepTemp, "keep", false, "keep the temp dir with the initramfs")
 	fs.Usage = func() {
