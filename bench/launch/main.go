@@ -22,7 +22,9 @@
 //	launch [-rounds 10] [-warmup 1] [-timeout 30s] [-v] [-show-output]
 //	       [-guest-ram SIZE] -qemu 'CMDLINE' -govmm 'CMDLINE'
 //
-// Either command may be empty to measure only the other. Each round runs both,
+// Either command may be empty to measure only the other. The commands may
+// also come from $BENCH_LAUNCH_QEMU and $BENCH_LAUNCH_GOVMM, for runners
+// that split arguments on white space (the nested KVM harness). Each round runs both,
 // in alternating order. Output is one "name value" line per result on stdout;
 // -v adds one line per launch on stderr.
 package main
@@ -73,8 +75,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		qemuCmd    = fs.String("qemu", "", "QEMU command line (shell-style quoting; empty: skip QEMU)")
-		govmmCmd   = fs.String("govmm", "", "govmm command line (shell-style quoting; empty: skip govmm)")
+		qemuCmd    = fs.String("qemu", os.Getenv("BENCH_LAUNCH_QEMU"), "QEMU command line (shell-style quoting; empty: skip QEMU); default $BENCH_LAUNCH_QEMU")
+		govmmCmd   = fs.String("govmm", os.Getenv("BENCH_LAUNCH_GOVMM"), "govmm command line (shell-style quoting; empty: skip govmm); default $BENCH_LAUNCH_GOVMM")
 		rounds     = fs.Int("rounds", 10, "measured rounds; each launches every command once")
 		warmup     = fs.Int("warmup", 1, "unmeasured rounds first, to warm the page cache")
 		timeout    = fs.Duration("timeout", 30*time.Second, "per launch: kill a target that has not reached KVM_RUN by then")

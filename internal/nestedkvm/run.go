@@ -234,7 +234,12 @@ func plan(k *Kernel, cfg *Config) (*proto.Manifest, []Entry, error) {
 		if !path.IsAbs(f.GuestPath) {
 			return nil, nil, fmt.Errorf("file %s: guest path %q is not absolute", f.HostPath, f.GuestPath)
 		}
-		entries = append(entries, Entry{Path: f.GuestPath, Perm: 0o644, HostPath: f.HostPath})
+		// Executables stay executable (a VMM, a dynamic loader).
+		perm := uint64(0o644)
+		if st, err := os.Stat(f.HostPath); err == nil && st.Mode()&0o111 != 0 {
+			perm = 0o755
+		}
+		entries = append(entries, Entry{Path: f.GuestPath, Perm: perm, HostPath: f.HostPath})
 	}
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
