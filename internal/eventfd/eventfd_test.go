@@ -30,7 +30,9 @@ func TestEventFDAndPoller(t *testing.T) {
 	if r, err := p.Wait(nil, 0); err != nil || len(r) != 0 {
 		t.Fatalf("idle Wait = %v, %v", r, err)
 	}
+	signalled := make(chan struct{})
 	go func() {
+		defer close(signalled)
 		time.Sleep(10 * time.Millisecond)
 		b.Signal()
 		b.Signal()
@@ -39,6 +41,7 @@ func TestEventFDAndPoller(t *testing.T) {
 	if err != nil || len(r) != 1 || r[0].Token != 2 || r[0].Events&In == 0 {
 		t.Fatalf("Wait = %v, %v", r, err)
 	}
+	<-signalled // Wait may return between the two signals
 	if n, _ := b.Drain(); n != 2 {
 		t.Fatalf("Drain = %d, want 2", n)
 	}
