@@ -56,10 +56,16 @@ bench_launch_kernel_dir = $(eval bench_launch_kernel_dir := $$(shell guest/debia
 KERNEL ?= $(firstword $(wildcard $(bench_launch_kernel_dir)/boot/vmlinuz-*))
 INITRD ?= $(BENCH_LAUNCH_OUT)/initrd.cpio
 
-GOVMM_LAUNCH_CMD ?= bin/govmm -M microvm -m 256M -kernel $(KERNEL) -initrd $(INITRD) -append "console=ttyS0 quiet" -serial none
-QEMU_LAUNCH_CMD ?= qemu-system-x86_64 -M microvm,x-option-roms=off,isa-serial=off -accel kvm -m 256M \
-	-nodefaults -no-user-config -nographic -serial none \
-	-kernel $(KERNEL) -initrd $(INITRD) -append "console=ttyS0 quiet"
+# The options both commands share, as functions of the VMM binary, the
+# kernel and the initrd, so bench-launch-nested runs the same commands
+# with the guest's paths.
+bench_launch_guest = -m 256M -kernel $(1) -initrd $(2) -append 'console=ttyS0 quiet'
+bench_launch_govmm = $(1) -M microvm $(call bench_launch_guest,$(2),$(3)) -serial none
+bench_launch_qemu = $(1) -M microvm,x-option-roms=off,isa-serial=off -accel kvm \
+	-nodefaults -no-user-config -nographic -serial none $(call bench_launch_guest,$(2),$(3))
+
+GOVMM_LAUNCH_CMD ?= $(call bench_launch_govmm,bin/govmm,$(KERNEL),$(INITRD))
+QEMU_LAUNCH_CMD ?= $(call bench_launch_qemu,qemu-system-x86_64,$(KERNEL),$(INITRD))
 
 # bench_launch_quote makes $(1) one single-quoted shell word.
 bench_launch_quote = '$(subst ','\'',$(1))'
@@ -99,11 +105,10 @@ bench-launch-nested: build kvm-x86-tools $(BENCH_LAUNCH_OUT)/initrd.cpio
 		-file "$$kernel" -file $(BENCH_LAUNCH_OUT)/initrd.cpio -file bin/govmm; \
 	for lib in $$(ldd $$qemu | awk '$$2 == "=>" && $$3 ~ /^\// {print $$3} $$1 ~ /^\// {print $$1}'); do \
 		set -- "$$@" -file "$$(readlink -f $$lib):$$lib"; done; \
-	args="-m 256M -kernel /files/$$kbase -initrd /files/initrd.cpio -append 'console=ttyS0 quiet'"; \
 	$(KVM_X86_OUT)/nestedkvm -kernel-dir "$$kdir" -harness $(KVM_X86_OUT)/harness $(KVM_X86_NESTED_FLAGS) \
 		-env LD_LIBRARY_PATH=/lib/x86_64-linux-gnu \
-		-env "BENCH_LAUNCH_GOVMM=/files/govmm $(BENCH_LAUNCH_GOVMM_FLAGS) -M microvm $$args -serial none" \
-		-env "BENCH_LAUNCH_QEMU=/usr/bin/qemu-system-x86_64 -M microvm,x-option-roms=off,isa-serial=off -accel kvm -nodefaults -no-user-config -nographic -serial none $$args" \
+		-env "BENCH_LAUNCH_GOVMM=$(call bench_launch_govmm,/files/govmm $(BENCH_LAUNCH_GOVMM_FLAGS),/files/$$kbase,/files/initrd.cpio)" \
+		-env "BENCH_LAUNCH_QEMU=$(call bench_launch_qemu,/usr/bin/qemu-system-x86_64,/files/$$kbase,/files/initrd.cpio)" \
 		"$$@" -bin $(BENCH_LAUNCH_OUT)/launch-static -args "-rounds $(BENCH_LAUNCH_ROUNDS) $(BENCH_LAUNCH_FLAGS)"
 
 .DEFAULT_GOAL := $(bench_launch_saved_goal)

@@ -24,8 +24,8 @@
 //
 // Either command may be empty to measure only the other. The commands may
 // also come from $BENCH_LAUNCH_QEMU and $BENCH_LAUNCH_GOVMM, for runners
-// that split arguments on white space (the nested KVM harness). Each round runs both,
-// in alternating order. Output is one "name value" line per result on stdout;
+// that split arguments on white space (the nested KVM harness). Each round
+// runs both, in alternating order. Output is one "name value" line per result on stdout;
 // -v adds one line per launch on stderr.
 package main
 
