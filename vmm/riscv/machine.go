@@ -134,6 +134,9 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("guest memory: %w", err)
 	}
+	// A booting kernel touches most of its RAM: 2 MiB faults instead of
+	// 4 KiB ones (bench-boot-riscv: about 0.33 -> 0.30 s).
+	m.mem.AdviseHugePages()
 	ram, err := m.mem.Slice(RAMBase, cfg.MemSize)
 	if err != nil {
 		return nil, err

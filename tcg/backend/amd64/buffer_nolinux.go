@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package amd64
+
+func adviseHugePages([]byte) {}
